@@ -109,8 +109,8 @@ type shape struct {
 	Source     string          `json:"source"`      // EventBridge: "aws.s3"
 }
 
-// parse reads a body; an SNS envelope is accepted only when outer is set, so that the
-// message inside an envelope must be an S3 notification or a test event.
+// parse reads a body. SNS envelopes and EventBridge events are accepted only when outer is
+// set: the message inside an SNS envelope must be an S3 notification or a test event.
 func parse(body []byte, outer bool) (Notification, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
@@ -122,7 +122,7 @@ func parse(body []byte, outer bool) (Notification, error) {
 	}
 	switch {
 	case s.Records != nil:
-		return parseRecords(s.Records, SourceS3)
+		return parseRecords(s.Records)
 	case s.Event == "s3:TestEvent":
 		return Notification{Test: true}, nil
 	case outer && s.Type != "":
@@ -154,7 +154,7 @@ type s3Record struct {
 	} `json:"s3"`
 }
 
-func parseRecords(raw json.RawMessage, src Source) (Notification, error) {
+func parseRecords(raw json.RawMessage) (Notification, error) {
 	var records []json.RawMessage
 	if err := json.Unmarshal(raw, &records); err != nil {
 		return Notification{}, fmt.Errorf("Records: %w", err)
@@ -200,7 +200,7 @@ func parseRecords(raw json.RawMessage, src Source) (Notification, error) {
 			EventName: r.EventName,
 			EventTime: r.EventTime,
 			Region:    r.AWSRegion,
-			Source:    src,
+			Source:    SourceS3,
 		})
 	}
 	return n, nil

@@ -1,0 +1,42 @@
+# vpcflow-ipfix: see README.md. Every target works offline on a fresh machine once the
+# Go modules are downloaded (.ci/run does that).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CGO_ENABLED ?= 0
+FUZZTIME ?= 10s
+
+.PHONY: build test vet fuzz demo bench clean
+
+## build: the Lambda binary, dist/bootstrap (linux/arm64, provided.al2023)
+build:
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w' -o dist/bootstrap ./lambda
+	@ls -l dist/bootstrap
+
+## test: formatting, vet, the race-checked unit and integration tests, and brief fuzzing
+test: vet
+	CGO_ENABLED=1 go test -race -count=1 ./...
+	$(MAKE) fuzz
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	go vet ./...
+
+## fuzz: every parser and the IPFIX round trip, FUZZTIME each
+fuzz:
+	go test -run='^$$' -fuzz='^FuzzReader$$' -fuzztime=$(FUZZTIME) ./pkg/flowlog
+	go test -run='^$$' -fuzz='^FuzzParseAddr$$' -fuzztime=$(FUZZTIME) ./pkg/flowlog
+	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/notify
+	go test -run='^$$' -fuzz='^FuzzRoundTrip$$' -fuzztime=$(FUZZTIME) ./pkg/ipfix
+
+## demo: replay the sample objects through the real pipeline to the debug collector
+demo:
+	bash scripts/demo.sh
+
+## bench: benchmarks with allocations per operation
+bench:
+	go test -run='^$$' -bench=. -benchmem ./pkg/...
+
+clean:
+	rm -rf dist cdk.out
