@@ -85,7 +85,28 @@ type Exporter struct {
 	active        []ipfix.Layout
 	lastTemplates time.Time
 
+	session       uint64 // the sender's transport session, when it tells
+	newSession    bool   // the session changed: announce templates again
+
 	stats Stats
+}
+
+// sessioner is implemented by senders that can tell when a re-dial opened a new
+// transport session (another local or remote address or port).
+type sessioner interface{ Session() uint64 }
+
+// send hands b to the sender and notices a change of transport session.
+func (e *Exporter) send(ctx context.Context, b []byte) error {
+	if err := e.sender.Send(ctx, b); err != nil {
+		return err
+	}
+	if s, ok := e.sender.(sessioner); ok {
+		if cur := s.Session(); cur != e.session {
+			e.newSession = e.session != 0
+			e.session = cur
+		}
+	}
+	return nil
 }
 
 // New returns an Exporter that sends through sender, paced by pacer (nil: unpaced).
@@ -197,7 +218,16 @@ func (e *Exporter) Flush(ctx context.Context) error {
 	e.closeSet()
 	records := e.records
 	defer e.reset()
-	if e.opts.Now().Sub(e.lastTemplates) >= e.opts.TemplateRefresh {
+	switch {
+	case e.newSession:
+		// A collector keyed on the transport session has none of our templates.
+		e.newSession = false
+		for range 2 {
+			if err := e.sendTemplates(ctx); err != nil {
+				return err
+			}
+		}
+	case e.opts.Now().Sub(e.lastTemplates) >= e.opts.TemplateRefresh:
 		if err := e.sendTemplates(ctx); err != nil {
 			return err
 		}
@@ -210,7 +240,7 @@ func (e *Exporter) Flush(ctx context.Context) error {
 		}
 	}
 	ipfix.PutHeader(e.buf, e.exportTime(), e.seq, e.opts.DomainID)
-	if err := e.sender.Send(ctx, e.buf); err != nil {
+	if err := e.send(ctx, e.buf); err != nil {
 		return fmt.Errorf("exporter: sending %d records: %w", records, err)
 	}
 	e.seq += uint32(records)
@@ -240,7 +270,7 @@ func (e *Exporter) sendTemplates(ctx context.Context) error {
 			setAt = -1
 		}
 		ipfix.PutHeader(b, e.exportTime(), e.seq, e.opts.DomainID)
-		if err := e.sender.Send(ctx, b); err != nil {
+		if err := e.send(ctx, b); err != nil {
 			return fmt.Errorf("exporter: sending templates: %w", err)
 		}
 		e.stats.Datagrams++
@@ -311,7 +341,7 @@ func (e *Exporter) sendTypeInfo(ctx context.Context) error {
 		return fmt.Errorf("exporter: type information needs %d bytes, more than the maximum message size %d", len(b), e.opts.MaxMessageSize)
 	}
 	ipfix.PutHeader(b, e.exportTime(), e.seq, e.opts.DomainID)
-	if err := e.sender.Send(ctx, b); err != nil {
+	if err := e.send(ctx, b); err != nil {
 		return fmt.Errorf("exporter: sending type information: %w", err)
 	}
 	e.seq += uint32(count)

@@ -3,6 +3,7 @@ package exporter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -281,3 +282,49 @@ func BenchmarkAdd(b *testing.B) {
 type discard struct{}
 
 func (discard) Send(context.Context, []byte) error { return nil }
+
+// sessionSender reports a new transport session when told to.
+type sessionSender struct {
+	fakeSender
+	session uint64
+}
+
+func (s *sessionSender) Session() uint64 { return s.session }
+
+func TestNewTransportSessionGetsTemplates(t *testing.T) {
+	s := &sessionSender{session: 1}
+	e, err := exporter.New(s, nil, exporter.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	send := func() {
+		f := flow(1)
+		if err := e.Add(ctx, 0, &f); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send()
+	send()
+	if n := len(s.got); n != 4 {
+		t.Fatalf("%d datagrams, want 2 template messages and 2 data messages", n)
+	}
+	s.session = 2 // the sender re-dialled from another port
+	send()        // this message left on the new session; the next gets templates first
+	send()
+	d := decodeAll(t, s.got)
+	var kinds []string
+	for _, m := range d.Messages {
+		if m.Templates > 0 {
+			kinds = append(kinds, "T")
+		} else {
+			kinds = append(kinds, "D")
+		}
+	}
+	if got := fmt.Sprint(kinds); got != "[T T D D D T T D]" {
+		t.Fatalf("message kinds %s", got)
+	}
+}

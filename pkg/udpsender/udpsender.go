@@ -118,6 +118,9 @@ type Sender struct {
 	initialBackoff time.Duration
 	maxBackoff     time.Duration
 	probeTimeout   time.Duration
+	lastLocal      netip.AddrPort // of the previous socket, re-bound on a re-dial
+	lastRemote     netip.AddrPort
+	sessions       atomic.Uint64
 	resolver       Resolver
 	log            *slog.Logger
 
@@ -299,16 +302,36 @@ func (s *Sender) dial(ctx context.Context) error {
 		addr = addrs[s.addrIndex%len(addrs)].Unmap()
 	}
 	remote := netip.AddrPortFrom(addr, s.port)
-	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(remote))
+	// Re-bind the previous local address and port when we can: the 5-tuple, and so the
+	// IPFIX transport session, stays the same across a re-dial, and a collector that
+	// keys templates on it keeps them.
+	var conn *net.UDPConn
+	var err error
+	if last := s.lastLocal; last.IsValid() && last.Addr().Is4() == remote.Addr().Is4() {
+		conn, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(last), net.UDPAddrFromAddrPort(remote))
+	}
+	if conn == nil {
+		conn, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(remote))
+	}
 	if err != nil {
 		return err
 	}
-	s.conn, s.remote = conn, remote
 	if la, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		local := la.AddrPort()
+		if local != s.lastLocal || remote != s.lastRemote {
+			s.sessions.Add(1)
+		}
+		s.lastLocal, s.lastRemote = local, remote
 		s.localAddr.Store(la)
 	}
+	s.conn, s.remote = conn, remote
 	return nil
 }
+
+// Session counts the transport sessions (local and remote address and port) this
+// Sender has used; it changes when a re-dial could not keep the old one, after which
+// the collector needs the templates again.
+func (s *Sender) Session() uint64 { return s.sessions.Load() }
 
 // probe listens briefly for an ICMP error caused by the datagram just
 // written. A timeout means none arrived: the path looks healthy.

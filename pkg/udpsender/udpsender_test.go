@@ -234,7 +234,11 @@ func TestCollectorDownThenUp(t *testing.T) {
 	// outage having been detected on the way. Typically: the first Send is
 	// lost, the second is refused and retried until the listener exists.
 	var last []byte
+	var firstLocal net.Addr
 	for i := 0; ; i++ {
+		if i == 1 {
+			firstLocal = s.LocalAddr()
+		}
 		wasUp := up.Load()
 		last = fmt.Appendf(nil, "datagram %d", i)
 		if err := s.Send(ctx, last); err != nil {
@@ -252,6 +256,10 @@ func TestCollectorDownThenUp(t *testing.T) {
 	recvUntil(t, ln, last)
 	if st := s.Stats(); st.SendErrors == 0 || st.Retries == 0 {
 		t.Errorf("Stats = %+v, want the outage counted and retried", st)
+	}
+	// The re-dials kept the local port: one transport session throughout.
+	if s.LocalAddr().String() != firstLocal.String() || s.Session() != 1 {
+		t.Errorf("local address %v then %v, session %d: want the same address and session 1", firstLocal, s.LocalAddr(), s.Session())
 	}
 }
 
