@@ -85,8 +85,8 @@ type Exporter struct {
 	active        []ipfix.Layout
 	lastTemplates time.Time
 
-	session       uint64 // the sender's transport session, when it tells
-	newSession    bool   // the session changed: announce templates again
+	session    uint64 // the sender's transport session, when it tells
+	newSession bool   // the session changed: announce templates again
 
 	stats Stats
 }

@@ -506,27 +506,38 @@ func TestReaderSmallMaxLineBytes(t *testing.T) {
 		"10.0.1.5 10.0.2.7 1 2 6 1 1 5 55", // 33
 		"10.0.1.5 10.0.2.7 1 2 6 1 1 5 5")
 	r := NewReader(strings.NewReader(in), Options{MaxLineBytes: 32})
-	var rec Record
+	var one Record
 	var got []string
 	for {
-		err := r.Next(&rec)
+		err := r.Next(&one)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			got = append(got, err.Error())
-			continue
+			if errors.Is(err, ErrMalformed) {
+				continue
+			}
+			break
 		}
-		got = append(got, fmt.Sprint(rec.Line))
+		got = append(got, fmt.Sprint(one.Line))
 	}
 	// The header is longer than 32 bytes, so the format is unusable.
 	if len(got) != 1 || !strings.Contains(got[0], "first line longer than 32 bytes") {
 		t.Errorf("got %q", got)
 	}
 
+	// Without a header the limit applies to the first record like any other.
+	r = NewReader(strings.NewReader(lines(v2Line, v2Line+" ", v2Line)), Options{MaxLineBytes: len(v2Line) + 1})
+	steps, err := readSteps(t, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareSteps(t, steps, []step{rec(at(1)), bad(2), rec(at(3))})
+
 	in = lines("10.0.1.5 10.0.2.7 1 2 6 1 1 5 5", "10.0.1.5 10.0.2.7 1 2 6 1 1 5 55")
 	r = NewReader(strings.NewReader(DefaultHeader+"\n"+in), Options{MaxLineBytes: 1})
-	if err := r.Next(&rec); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "longer than 16 bytes") {
+	if err := r.Next(&one); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "longer than 16 bytes") {
 		t.Errorf("MaxLineBytes 1: %v, want the 16-byte floor named", err)
 	}
 }

@@ -205,7 +205,7 @@ func refParse(cols []Field, line string, lineNo int64, preferPkt bool) (f flow, 
 // checkAgainstRef compares one Reader result for a line with the reference parser:
 // a record must match it field for field (text columns included), a *LineError must
 // be a line the reference rejects too.
-func checkAgainstRef(t *testing.T, cols []Field, line string, lineNo int64, preferPkt bool, rec *Record, malformed bool) {
+func checkAgainstRef(t testing.TB, cols []Field, line string, lineNo int64, preferPkt bool, rec *Record, malformed bool) {
 	t.Helper()
 	want, texts, ok := refParse(cols, line, lineNo, preferPkt)
 	switch {
