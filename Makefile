@@ -6,7 +6,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CGO_ENABLED ?= 0
 FUZZTIME ?= 10s
 
-.PHONY: build test vet fuzz demo bench clean
+.PHONY: build test vet fuzz demo bench clean cdk-cli synth deploy
 
 ## build: the Lambda binary, dist/bootstrap (linux/arm64, provided.al2023)
 build:
@@ -40,3 +40,21 @@ bench:
 
 clean:
 	rm -rf dist cdk.out
+
+# --- infra (CDK) ---------------------------------------------------------
+CDK_ENV   := AWS_EC2_METADATA_DISABLED=true
+CDK       := .tools/node_modules/.bin/cdk
+CDK_FLAGS := --no-notices --no-version-reporting -o cdk.out
+STACKS    ?= VpcFlowIpfix
+CONTEXT   ?=
+
+cdk-cli:
+	@bash infra/tools.sh >/dev/null
+
+## synth: the CloudFormation template in cdk.out/, offline; cdk-nag findings fail it
+synth: build cdk-cli
+	$(CDK_ENV) $(CDK) synth $(CDK_FLAGS) -q $(CONTEXT)
+
+## deploy: build and cdk deploy with CONTEXT="-c key=value ..." (see README, Deploy)
+deploy: build cdk-cli
+	$(CDK_ENV) $(CDK) deploy $(CDK_FLAGS) $(CONTEXT) $(STACKS)
