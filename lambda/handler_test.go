@@ -150,10 +150,23 @@ func TestHandlerPartialBatchFailure(t *testing.T) {
 	if len(d.Flows) != wantFlows {
 		t.Fatalf("collector decoded %d flows, want %d", len(d.Flows), wantFlows)
 	}
-	for _, m := range d.Messages {
+	// On the captured datagrams: templates first, sequence numbers without gaps, no
+	// message over the default 1400 bytes.
+	if first := d.Messages[0]; first.Templates == 0 || first.DataRecords != 0 {
+		t.Errorf("first datagram is not template-only: %+v", first)
+	}
+	var seq uint32
+	for i, m := range d.Messages {
 		if m.Domain != 77 {
-			t.Errorf("domain %d, want 77", m.Domain)
+			t.Errorf("datagram %d: domain %d, want 77", i, m.Domain)
 		}
+		if m.Sequence != seq {
+			t.Errorf("datagram %d: sequence %d, want %d", i, m.Sequence, seq)
+		}
+		if m.Length > 1400 {
+			t.Errorf("datagram %d: %d bytes", i, m.Length)
+		}
+		seq += uint32(m.DataRecords + m.OptionsRecords)
 	}
 
 	var emf map[string]any

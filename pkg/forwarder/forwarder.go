@@ -236,7 +236,7 @@ func (f *Forwarder) Forward(ctx context.Context, r io.Reader, name string, job J
 			skip--
 			continue
 		}
-		l := f.toFlow(base, format)
+		l := f.toFlow(base)
 		if err := f.exporter.Add(ctx, l, &f.flow); err != nil {
 			if errors.Is(err, exporter.ErrRecordTooLarge) {
 				res.Counts.Malformed++
@@ -290,7 +290,7 @@ func (f *Forwarder) baseLayout(format *flowlog.Format) ipfix.Layout {
 }
 
 // toFlow maps the current record to f.flow and returns its layout.
-func (f *Forwarder) toFlow(base ipfix.Layout, format *flowlog.Format) ipfix.Layout {
+func (f *Forwarder) toFlow(base ipfix.Layout) ipfix.Layout {
 	r := &f.rec
 	fl := &f.flow
 	l := base
