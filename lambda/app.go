@@ -13,6 +13,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/vpcflow-ipfix/vpcflow-ipfix/pkg/exporter"
@@ -60,11 +61,20 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, metricsW io.Write
 	if err != nil {
 		return nil, err
 	}
-	if s3api == nil {
-		s3api, err = newS3Client(ctx, cfg)
-		if err != nil {
-			return nil, err
+	var awsCfg aws.Config
+	if s3api == nil || cfg.QueueURL != "" {
+		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx); err != nil {
+			return nil, fmt.Errorf("AWS configuration: %w", err)
 		}
+	}
+	if s3api == nil {
+		s3api = newS3Client(awsCfg, cfg)
+	}
+	var continuer forwarder.Continuer
+	if cfg.QueueURL != "" {
+		continuer = sqsContinuer{client: newSQSClient(awsCfg, cfg), queueURL: cfg.QueueURL}
+	} else {
+		log.Warn("QUEUE_URL is not set: an object that cannot finish in one invocation is retried from its start (records before the stop arrive twice)")
 	}
 	fw := forwarder.New(objectreader.S3{Client: s3api}, exp, forwarder.Options{
 		FilePattern:           cfg.FilePattern,
@@ -72,6 +82,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, metricsW io.Write
 		EnterpriseNumber:      cfg.EnterpriseNumber,
 		SendErrors:            func() uint64 { return sender.Stats().SendErrors },
 		Logger:                log,
+		Continuer:             continuer,
 	})
 	log.Info("ready", "collector", fmt.Sprintf("%s:%d", cfg.CollectorHost, cfg.CollectorPort),
 		"eps_limit", cfg.EPSLimit, "max_concurrency", cfg.MaxConcurrency,
@@ -84,11 +95,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger, metricsW io.Write
 // newS3Client builds the S3 client: default credential chain (the function's role),
 // optionally an assumed role in the bucket's account, optionally a custom endpoint with
 // path-style addressing. The SDK's HTTP client honours HTTPS_PROXY and NO_PROXY.
-func newS3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("AWS configuration: %w", err)
-	}
+// Nothing here touches the network: credentials are resolved on the first call.
+func newS3Client(awsCfg aws.Config, cfg Config) *s3.Client {
 	if cfg.AssumeRoleARN != "" {
 		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(awsCfg), cfg.AssumeRoleARN, func(o *stscreds.AssumeRoleOptions) {
 			o.RoleSessionName = "vpcflow-ipfix"
@@ -103,7 +111,32 @@ func newS3Client(ctx context.Context, cfg Config) (*s3.Client, error) {
 			o.BaseEndpoint = aws.String(cfg.S3EndpointURL)
 			o.UsePathStyle = true
 		}
-	}), nil
+	})
+}
+
+// newSQSClient talks to the function's own queue with the function's own role (the
+// queue is in this account even when the bucket is not).
+func newSQSClient(awsCfg aws.Config, cfg Config) *sqs.Client {
+	return sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+		if cfg.SQSEndpointURL != "" {
+			o.BaseEndpoint = aws.String(cfg.SQSEndpointURL)
+		}
+	})
+}
+
+// sqsContinuer queues continuation messages on the function's own queue.
+type sqsContinuer struct {
+	client interface {
+		SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	}
+	queueURL string
+}
+
+func (c sqsContinuer) Continue(ctx context.Context, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := c.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(c.queueURL), MessageBody: aws.String(string(body))})
+	return err
 }
 
 // handle is the Lambda handler: each message stands alone, and every message that did

@@ -161,7 +161,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				failed = append(failed, path+": want s3://bucket/key")
 				continue
 			}
-			res, err := a.forwarder.ForwardS3(ctx, bucket, key, "", forwarder.Job{})
+			res, err := a.forwarder.ForwardS3(ctx, bucket, key, forwarder.Job{})
 			counts.Add(res.Counts)
 			if err != nil {
 				counts.FailedObjects++

@@ -35,6 +35,8 @@ type Config struct {
 	PreferPacketAddresses bool           // PREFER_PACKET_ADDRESSES
 	DeadlineMargin        time.Duration  // DEADLINE_MARGIN_SECONDS: stop this long before the function's deadline
 	LogLevel              slog.Level     // LOG_LEVEL: debug, info, warn, error
+	QueueURL              string         // QUEUE_URL: the function's own queue, for continuation messages
+	SQSEndpointURL        string         // SQS_ENDPOINT_URL: an SQS interface endpoint or test server
 }
 
 // defaultConfig holds every default in one place.
@@ -123,6 +125,16 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		u, err := url.Parse(c.S3EndpointURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			fail("S3_ENDPOINT_URL", c.S3EndpointURL, "want an http:// or https:// URL")
+		}
+	}
+	str("QUEUE_URL", &c.QueueURL)
+	str("SQS_ENDPOINT_URL", &c.SQSEndpointURL)
+	for name, v := range map[string]string{"QUEUE_URL": c.QueueURL, "SQS_ENDPOINT_URL": c.SQSEndpointURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			fail(name, v, "want an http:// or https:// URL")
 		}
 	}
 	str("ASSUME_ROLE_ARN", &c.AssumeRoleARN)

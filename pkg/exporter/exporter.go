@@ -149,6 +149,11 @@ func (e *Exporter) Sequence() uint32 { return e.seq }
 // Pending returns how many records wait in the unsent message.
 func (e *Exporter) Pending() int { return e.records }
 
+// Discard drops the records waiting in the unsent message: they were never sent, are
+// not counted, and do not advance the sequence number. The forwarder calls it when it
+// stops an object early, so that a checkpoint counts exactly the records on the wire.
+func (e *Exporter) Discard() { e.reset() }
+
 // Add appends f, of layout l, to the current message, sending the message first when
 // f would not fit, and announcing l's template first when it is new to this session.
 // An error means records were not sent: the ones in the message being flushed are

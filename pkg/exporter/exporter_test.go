@@ -328,3 +328,27 @@ func TestNewTransportSessionGetsTemplates(t *testing.T) {
 		t.Fatalf("message kinds %s", got)
 	}
 }
+
+func TestDiscard(t *testing.T) {
+	s := &fakeSender{}
+	e, _ := exporter.New(s, nil, exporter.Options{})
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		f := flow(i)
+		if err := e.Add(ctx, 0, &f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.Discard()
+	f := flow(42)
+	if err := e.Add(ctx, 0, &f); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := decodeAll(t, s.got)
+	if len(d.Flows) != 1 || d.Flows[0].SrcPort != 42 || e.Sequence() != 1 || e.Stats().Records != 1 {
+		t.Fatalf("after Discard: flows %+v, sequence %d", d.Flows, e.Sequence())
+	}
+}

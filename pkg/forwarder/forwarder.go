@@ -23,18 +23,27 @@ import (
 	"github.com/vpcflow-ipfix/vpcflow-ipfix/pkg/metrics"
 	"github.com/vpcflow-ipfix/vpcflow-ipfix/pkg/notify"
 	"github.com/vpcflow-ipfix/vpcflow-ipfix/pkg/objectreader"
+	"github.com/vpcflow-ipfix/vpcflow-ipfix/pkg/pacer"
 )
 
-// Opener opens an S3 object as decompressed text.
+// Opener opens an S3 object as decompressed text; with ifMatch, an object whose ETag
+// differs fails with objectreader.ErrChanged.
 type Opener interface {
-	Open(ctx context.Context, bucket, key, versionID string) (io.ReadCloser, objectreader.Info, error)
+	Open(ctx context.Context, bucket, key, versionID, ifMatch string) (io.ReadCloser, objectreader.Info, error)
 }
 
 // Exporter takes flows and puts them on the wire.
 type Exporter interface {
 	Add(ctx context.Context, l ipfix.Layout, f *ipfix.Flow) error
 	Flush(ctx context.Context) error
+	Discard()
 	Stats() exporter.Stats
+}
+
+// Continuer puts a continuation message (a notify.Continuation body) on the queue the
+// function reads, so that the next invocation resumes an object within seconds.
+type Continuer interface {
+	Continue(ctx context.Context, body []byte) error
 }
 
 // DefaultFilePattern matches the objects VPC Flow Logs deliver in text format.
@@ -57,6 +66,9 @@ type Options struct {
 	Logger     *slog.Logger
 	// Now is the clock for the lag metric; default time.Now.
 	Now func() time.Time
+	// Continuer, when set, resumes unfinished objects in a new message (see HandleMessage);
+	// without it an unfinished object fails its message and is sent again from the start.
+	Continuer Continuer
 }
 
 // Forwarder runs the pipeline; one per Lambda instance, used by one goroutine.
@@ -97,18 +109,38 @@ func New(opener Opener, exp Exporter, opts Options) *Forwarder {
 // and not sent again.
 type Job struct {
 	SkipRecords int64
+	// IfMatch is the ETag the checkpoint was taken in; an object with another ETag starts
+	// over (it was replaced since, and its records are not the ones counted).
+	IfMatch string
+	// VersionID pins the object version (versioned buckets).
+	VersionID string
 }
 
 // Result is what forwarding one object did.
 type Result struct {
 	Counts metrics.Counts
-	// Sent is the number of flow records of this object put on the wire in this attempt;
-	// SkipRecords + Sent is where a resumed attempt would begin.
+	// Sent is the number of flow records of this object put on the wire in this attempt.
 	Sent int64
+	// Position is where a later attempt begins: the records of this object on the wire
+	// in this and earlier attempts (SkipRecords + Sent, or Sent after a restart).
+	Position int64
+	// ETag and VersionID identify what was read, for the checkpoint.
+	ETag, VersionID string
+	// Restarted: the object changed since the checkpoint and was read from the start.
+	Restarted bool
 }
 
 // HandleMessage processes every object one SQS message body announces, adding to
-// counts. The error, if any, fails this message only.
+// counts. The error, if any, fails this message only: SQS delivers it again later and,
+// after maxReceiveCount attempts, moves it to the dead-letter queue.
+//
+// With a Continuer, an object that could not finish (the deadline came, or a failure
+// after some of its records went out) is not failed: its checkpoint goes to the queue in
+// a continuation message and this message succeeds, so the next invocation starts within
+// seconds at the exact record. The message fails instead when it made no progress at all
+// and something other than the deadline stopped it (a corrupt object, a dead collector):
+// that is what lets a poison object reach the dead-letter queue, and a dead collector be
+// retried with SQS's backoff rather than in a tight loop.
 func (f *Forwarder) HandleMessage(ctx context.Context, messageID string, body []byte, counts *metrics.Counts) error {
 	log := f.opts.Logger.With("message_id", messageID)
 	n, err := notify.Parse(body)
@@ -122,7 +154,12 @@ func (f *Forwarder) HandleMessage(ctx context.Context, messageID string, body []
 	if n.Ignored > 0 {
 		log.Info("notification records that are not ObjectCreated ignored", "count", n.Ignored)
 	}
-	var errs []error
+	var (
+		unfinished []notify.Checkpoint
+		errs       []error
+		progress   bool // an object finished or records went out
+		hardFail   bool // something other than the deadline stopped an object without progress
+	)
 	for _, obj := range n.Objects {
 		olog := log.With("bucket", obj.Bucket, "key", obj.Key)
 		if !f.opts.FilePattern.MatchString(obj.Key) {
@@ -135,32 +172,97 @@ func (f *Forwarder) HandleMessage(ctx context.Context, messageID string, body []
 			counts.SkippedObjects++
 			continue
 		}
+		part := max(obj.Part, 1)
+		cp := notify.Checkpoint{Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, ETag: obj.ETag,
+			Size: obj.Size, SkipRecords: obj.SkipRecords, Part: part}
 		if err := ctx.Err(); err != nil {
-			counts.FailedObjects++
+			unfinished = append(unfinished, cp)
 			errs = append(errs, fmt.Errorf("s3://%s/%s: not started before the deadline: %w", obj.Bucket, obj.Key, err))
 			continue
 		}
-		res, err := f.ForwardS3(ctx, obj.Bucket, obj.Key, obj.VersionID, Job{})
+		if obj.SkipRecords > 0 {
+			counts.ResumedObjects++
+		}
+		sendErrors := f.opts.SendErrors()
+		res, err := f.ForwardS3(ctx, obj.Bucket, obj.Key, Job{SkipRecords: obj.SkipRecords, IfMatch: obj.ETag, VersionID: obj.VersionID})
 		counts.Add(res.Counts)
-		if err != nil {
-			counts.FailedObjects++
-			olog.Error("object failed", "error", err.Error(), "sent", res.Sent)
-			errs = append(errs, err)
+		if res.Restarted {
+			counts.RestartedObjects++
+		}
+		if err == nil {
+			counts.Objects++
+			counts.PartsPerObject = append(counts.PartsPerObject, part)
+			progress = true
+			if part > 1 {
+				olog.Info("object finished", "parts", part, "records_sent", res.Position)
+			}
 			continue
 		}
-		counts.Objects++
+		if res.Sent > 0 {
+			progress = true
+		}
+		deadline := (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pacer.ErrDeadline)) && f.opts.SendErrors() == sendErrors
+		if res.Sent == 0 && !deadline {
+			hardFail = true
+		}
+		cp.SkipRecords, cp.ETag, cp.Part = res.Position, res.ETag, part+1
+		if res.VersionID != "" {
+			cp.VersionID = res.VersionID
+		}
+		unfinished = append(unfinished, cp)
+		errs = append(errs, err)
+		olog.Warn("object stopped", "error", err.Error(), "sent", res.Sent, "position", res.Position, "part", part)
 	}
-	return errors.Join(errs...)
+	if len(unfinished) == 0 {
+		return nil
+	}
+	if f.opts.Continuer == nil || (hardFail && !progress) {
+		counts.FailedObjects += uint64(len(unfinished))
+		return errors.Join(errs...)
+	}
+	// One continuation message per object keeps each object's retries and dead-lettering
+	// its own.
+	for i, cp := range unfinished {
+		body, err := notify.MarshalContinuation(notify.Continuation{Objects: []notify.Checkpoint{cp}})
+		if err == nil {
+			// The continuation must go out even though the work context is past its
+			// deadline: the margin before the function's real deadline is for this.
+			err = f.opts.Continuer.Continue(context.WithoutCancel(ctx), body)
+		}
+		if err != nil {
+			counts.FailedObjects += uint64(len(unfinished) - i)
+			return errors.Join(append(errs, fmt.Errorf("continuation for s3://%s/%s could not be queued, so the message will be retried from its start: %w", cp.Bucket, cp.Key, err))...)
+		}
+		counts.Continuations++
+		log.Info("object continues in a new message", "bucket", cp.Bucket, "key", cp.Key, "skip_records", cp.SkipRecords, "part", cp.Part)
+	}
+	return nil
 }
 
-// ForwardS3 forwards one S3 object.
-func (f *Forwarder) ForwardS3(ctx context.Context, bucket, key, versionID string, job Job) (Result, error) {
-	rc, _, err := f.opener.Open(ctx, bucket, key, versionID)
+// ForwardS3 forwards one S3 object from job.SkipRecords on. An object that changed since
+// the checkpoint (job.IfMatch) is read again from the start, and the log says so.
+func (f *Forwarder) ForwardS3(ctx context.Context, bucket, key string, job Job) (Result, error) {
+	name := "s3://" + bucket + "/" + key
+	ifMatch := ""
+	if job.SkipRecords > 0 && job.VersionID == "" {
+		ifMatch = job.IfMatch
+	}
+	rc, info, err := f.opener.Open(ctx, bucket, key, job.VersionID, ifMatch)
+	restarted := false
+	if errors.Is(err, objectreader.ErrChanged) {
+		f.opts.Logger.Warn("object changed since the checkpoint: starting over from its first record",
+			"object", name, "checkpoint_etag", job.IfMatch, "skipped_records_discarded", job.SkipRecords)
+		job.SkipRecords = 0
+		restarted = true
+		rc, info, err = f.opener.Open(ctx, bucket, key, job.VersionID, "")
+	}
 	if err != nil {
-		return Result{}, err
+		return Result{Position: job.SkipRecords, ETag: job.IfMatch, VersionID: job.VersionID, Restarted: restarted}, err
 	}
 	defer rc.Close()
-	return f.Forward(ctx, rc, "s3://"+bucket+"/"+key, job)
+	res, err := f.Forward(ctx, rc, name, job)
+	res.ETag, res.VersionID, res.Restarted = info.ETag, info.VersionID, restarted
+	return res, err
 }
 
 // Forward reads flow log text from r and exports its flows; name identifies the object
@@ -180,6 +282,7 @@ func (f *Forwarder) Forward(ctx context.Context, r io.Reader, name string, job J
 		res.Counts.PacingWaitMs = float64(after.PacingWait-before.PacingWait) / float64(time.Millisecond)
 		res.Counts.SendErrors = f.opts.SendErrors() - sendErrorsBefore
 		res.Sent = int64(res.Counts.Exported)
+		res.Position = job.SkipRecords + res.Sent
 		if newestEnd > 0 && res.Counts.Exported > 0 {
 			res.Counts.LagSeconds = f.opts.Now().Sub(time.Unix(newestEnd, 0)).Seconds()
 		}
@@ -188,6 +291,13 @@ func (f *Forwarder) Forward(ctx context.Context, r io.Reader, name string, job J
 		}
 	}()
 
+	// Records not yet on the wire when the object stops are dropped, not carried into
+	// the next object: the checkpoint counts exactly what was sent.
+	defer func() {
+		if err != nil {
+			f.exporter.Discard()
+		}
+	}()
 	f.reader.Reset(r)
 	var base ipfix.Layout
 	var format *flowlog.Format
@@ -234,6 +344,7 @@ func (f *Forwarder) Forward(ctx context.Context, r io.Reader, name string, job J
 		}
 		if skip > 0 {
 			skip--
+			res.Counts.SkippedOnResume++
 			continue
 		}
 		l := f.toFlow(base)

@@ -52,6 +52,7 @@ const (
 	SourceS3          Source = "s3"          // S3 event notification, direct or SNS raw delivery
 	SourceSNS         Source = "sns"         // S3 event notification in an SNS envelope
 	SourceEventBridge Source = "eventbridge" // EventBridge "Object Created" event
+	SourceResume      Source = "resume"      // our own continuation message (see Continuation)
 )
 
 // Object is one S3 object announced by a notification.
@@ -66,6 +67,10 @@ type Object struct {
 	EventTime time.Time
 	Region    string
 	Source    Source
+	// SkipRecords and Part come from a continuation message: the flow records already put
+	// on the wire by earlier invocations, and how many invocations worked on the object.
+	SkipRecords int64
+	Part        int
 }
 
 // Notification is what one SQS message body announces.
@@ -107,6 +112,57 @@ type shape struct {
 	Type       string          `json:"Type"`        // SNS: "Notification"
 	DetailType string          `json:"detail-type"` // EventBridge
 	Source     string          `json:"source"`      // EventBridge: "aws.s3"
+	Resume     json.RawMessage `json:"vpcflowIpfixResume"`
+}
+
+// ContinuationKey is the top-level key of a continuation message body.
+const ContinuationKey = "vpcflowIpfixResume"
+
+// Checkpoint is where an earlier invocation stopped in one object.
+type Checkpoint struct {
+	Bucket      string `json:"bucket"`
+	Key         string `json:"key"` // plain, not URL-encoded
+	VersionID   string `json:"versionId,omitempty"`
+	ETag        string `json:"etag,omitempty"` // as GetObject returned it; a changed object starts over
+	Size        int64  `json:"size"`
+	SkipRecords int64  `json:"skipRecords"`
+	Part        int    `json:"part"` // the invocation number that will continue: 2 for the first continuation
+}
+
+// Continuation is the body of the message the forwarder sends to its own queue when an
+// invocation stops in the middle of objects, so the next invocation starts within seconds
+// at the exact record (see the README, "Large objects").
+type Continuation struct {
+	Objects []Checkpoint `json:"objects"`
+}
+
+// MarshalContinuation returns the message body for c.
+func MarshalContinuation(c Continuation) ([]byte, error) {
+	return json.Marshal(map[string]Continuation{ContinuationKey: c})
+}
+
+func parseContinuation(raw json.RawMessage) (Notification, error) {
+	var c Continuation
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Notification{}, fmt.Errorf("continuation: %w", err)
+	}
+	if len(c.Objects) == 0 {
+		return Notification{}, errors.New("continuation: no objects")
+	}
+	var n Notification
+	for i, cp := range c.Objects {
+		switch {
+		case cp.Bucket == "" || cp.Key == "":
+			return Notification{}, fmt.Errorf("continuation object %d: missing bucket or key", i)
+		case cp.SkipRecords < 0 || cp.Part < 1 || cp.Size < -1:
+			return Notification{}, fmt.Errorf("continuation object %d: skipRecords %d, part %d, size %d out of range", i, cp.SkipRecords, cp.Part, cp.Size)
+		}
+		n.Objects = append(n.Objects, Object{
+			Bucket: cp.Bucket, Key: cp.Key, VersionID: cp.VersionID, ETag: cp.ETag, Size: cp.Size,
+			SkipRecords: cp.SkipRecords, Part: cp.Part, EventName: "Resume", Source: SourceResume,
+		})
+	}
+	return n, nil
 }
 
 // parse reads a body. SNS envelopes and EventBridge events are accepted only when outer is
@@ -121,6 +177,8 @@ func parse(body []byte, outer bool) (Notification, error) {
 		return Notification{}, fmt.Errorf("decoding JSON: %w", err)
 	}
 	switch {
+	case outer && s.Resume != nil:
+		return parseContinuation(s.Resume)
 	case s.Records != nil:
 		return parseRecords(s.Records)
 	case s.Event == "s3:TestEvent":

@@ -29,6 +29,8 @@ var (
 	ErrAccessDenied = errors.New("access denied")
 	ErrCredentials  = errors.New("S3 rejected the credentials")
 	ErrCorrupt      = errors.New("corrupt compressed data")
+	// ErrChanged: the object is no longer the one a checkpoint was taken in (another ETag).
+	ErrChanged = errors.New("object changed since the checkpoint")
 )
 
 // Info describes an opened object.
@@ -45,11 +47,15 @@ type S3 struct {
 }
 
 // Open streams s3://bucket/key (the given version when versionID is set), decompressed.
+// With ifMatch (an ETag), an object that has another ETag now fails with ErrChanged.
 // Close the result to release the HTTP body.
-func (s S3) Open(ctx context.Context, bucket, key, versionID string) (io.ReadCloser, Info, error) {
+func (s S3) Open(ctx context.Context, bucket, key, versionID, ifMatch string) (io.ReadCloser, Info, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if versionID != "" {
 		in.VersionId = aws.String(versionID)
+	}
+	if ifMatch != "" {
+		in.IfMatch = aws.String(ifMatch)
 	}
 	out, err := s.Client.GetObject(ctx, in)
 	if err != nil {
@@ -73,6 +79,8 @@ func classify(err error) error {
 	var api smithy.APIError
 	if errors.As(err, &api) {
 		switch api.ErrorCode() {
+		case "PreconditionFailed":
+			return fmt.Errorf("%w: %w", ErrChanged, err)
 		case "NoSuchKey", "NotFound", "NoSuchBucket", "NoSuchVersion":
 			return fmt.Errorf("%w: %w", ErrNotFound, err)
 		case "AccessDenied", "Forbidden", "AllAccessDisabled":

@@ -70,7 +70,7 @@ func TestOpen(t *testing.T) {
 		{"missing", "", false, objectreader.ErrNotFound},
 	} {
 		t.Run(tc.key, func(t *testing.T) {
-			rc, info, err := objectreader.S3{Client: client}.Open(context.Background(), "b", tc.key, "")
+			rc, info, err := objectreader.S3{Client: client}.Open(context.Background(), "b", tc.key, "", "")
 			var got []byte
 			if err == nil {
 				got, err = io.ReadAll(rc)
@@ -100,7 +100,7 @@ func TestClassify(t *testing.T) {
 		"NoSuchBucket":          objectreader.ErrNotFound,
 	} {
 		t.Run(code, func(t *testing.T) {
-			_, _, err := objectreader.S3{Client: fakeS3{err: &smithy.GenericAPIError{Code: code}}}.Open(context.Background(), "b", "k", "")
+			_, _, err := objectreader.S3{Client: fakeS3{err: &smithy.GenericAPIError{Code: code}}}.Open(context.Background(), "b", "k", "", "")
 			if !errors.Is(err, want) || !strings.Contains(err.Error(), "s3://b/k") || !strings.Contains(err.Error(), code) {
 				t.Errorf("error %v", err)
 			}
