@@ -43,7 +43,7 @@ func TestHandlerResumesThroughTheQueue(t *testing.T) {
 		"COLLECTOR_HOST": "127.0.0.1", "COLLECTOR_PORT": fmt.Sprint(capture.Addr().Port()),
 		"EPS_LIMIT": "600", "MAX_CONCURRENCY": "1", "DOMAIN_PER_INSTANCE": "false",
 		"DEADLINE_MARGIN_SECONDS": "1",
-		"QUEUE_URL": queue.QueueURL("flowlogs"), "SQS_ENDPOINT_URL": queue.URL(),
+		"QUEUE_URL":               queue.QueueURL("flowlogs"), "SQS_ENDPOINT_URL": queue.URL(),
 	}
 	cfg, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
