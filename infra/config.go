@@ -53,7 +53,12 @@ type Config struct {
 	S3PrefixListID          string
 	HTTPSEgressCIDRs        []netip.Prefix
 	CreateS3GatewayEndpoint bool
-	S3EndpointPolicy        string
+	// Resume large objects through continuation messages on the queue (QUEUE_URL,
+	// sqs:SendMessage), reaching SQS through an interface endpoint created here or, with
+	// CreateSQSEndpoint false, one the VPC already has (or a NAT gateway).
+	Resume            bool
+	CreateSQSEndpoint bool
+	S3EndpointPolicy  string
 
 	// Flow log bucket.
 	ExistingBucketName    string
@@ -117,6 +122,8 @@ const (
 	keyS3PrefixListID               = "s3PrefixListId"
 	keyHTTPSEgressCIDRs             = "httpsEgressCidrs"
 	keyCreateS3GatewayEndpoint      = "createS3GatewayEndpoint"
+	keyResume                       = "resume"
+	keyCreateSQSEndpoint            = "createSqsEndpoint"
 	keyS3EndpointPolicy             = "s3EndpointPolicy"
 	keyExistingBucketName           = "existingBucketName"
 	keyExistingBucketAccount        = "existingBucketAccount"
@@ -147,6 +154,7 @@ var ContextKeys = []string{
 	keyBatchSize, keyBatchingWindowSeconds, keyMaxReceiveCount, keyLogRetentionDays,
 	keyFunctionRoleName, keyLambdaVPCID, keySubnetIDs, keyAvailabilityZones, keyRouteTableIDs,
 	keyS3PrefixListID, keyHTTPSEgressCIDRs, keyCreateS3GatewayEndpoint, keyS3EndpointPolicy,
+	keyResume, keyCreateSQSEndpoint,
 	keyExistingBucketName, keyExistingBucketAccount, keyNewBucketName, keyKMSKey, keyExpiryDays,
 	keyFlowLogPrefix, keyVPCIDs, keyTrafficType, keyAggregationInterval, keyLogFormat,
 	keyHiveCompatiblePartitions, keyPerHourPartition, keyCreateAlarmTopic, keyAlarmEmail,
@@ -496,6 +504,8 @@ func LoadConfig(get ContextGetter) (Config, error) {
 		}
 	}
 	c.CreateS3GatewayEndpoint = r.boolean(keyCreateS3GatewayEndpoint, true)
+	c.Resume = r.boolean(keyResume, true)
+	c.CreateSQSEndpoint = r.boolean(keyCreateSQSEndpoint, true) && c.Resume
 	c.S3EndpointPolicy = r.oneOf(keyS3EndpointPolicy, DefaultS3EndpointPolicy, endpointModes, strings.ToLower)
 
 	// Bucket.

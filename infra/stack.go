@@ -226,6 +226,41 @@ func NewForwarderStack(scope constructs.Construct, id string, props *ForwarderSt
 		awsec2.NewCfnVPCEndpoint(stack, jsii.String("S3GatewayEndpoint"), ep)
 	}
 
+	// Resuming large objects: the function queues continuation messages on its own queue,
+	// so it needs a way to SQS from its private subnets.
+	if cfg.CreateSQSEndpoint {
+		epSG := awsec2.NewSecurityGroup(stack, jsii.String("SqsEndpointSecurityGroup"), &awsec2.SecurityGroupProps{
+			Vpc:                  vpc,
+			Description:          jsii.String("vpcflow-ipfix: the SQS interface endpoint, reachable from the forwarder only"),
+			AllowAllOutbound:     jsii.Bool(false),
+			AllowAllIpv6Outbound: jsii.Bool(false),
+		})
+		// Separate rule resources: two groups naming each other inline would be a cycle.
+		awsec2.NewCfnSecurityGroupIngress(stack, jsii.String("SqsEndpointFromFunction"), &awsec2.CfnSecurityGroupIngressProps{
+			GroupId: epSG.SecurityGroupId(), IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(443), ToPort: jsii.Number(443),
+			SourceSecurityGroupId: s.SecurityGroup.SecurityGroupId(), Description: jsii.String("HTTPS from the forwarder function"),
+		})
+		awsec2.NewCfnSecurityGroupEgress(stack, jsii.String("FunctionToSqsEndpoint"), &awsec2.CfnSecurityGroupEgressProps{
+			GroupId: s.SecurityGroup.SecurityGroupId(), IpProtocol: jsii.String("tcp"), FromPort: jsii.Number(443), ToPort: jsii.Number(443),
+			DestinationSecurityGroupId: epSG.SecurityGroupId(), Description: jsii.String("HTTPS to the SQS interface endpoint (continuation messages)"),
+		})
+		endpoint := awsec2.NewInterfaceVpcEndpoint(stack, jsii.String("SqsInterfaceEndpoint"), &awsec2.InterfaceVpcEndpointProps{
+			Vpc:               vpc,
+			Service:           awsec2.InterfaceVpcEndpointAwsService_SQS(),
+			Subnets:           &awsec2.SubnetSelection{Subnets: &subnets},
+			SecurityGroups:    &[]awsec2.ISecurityGroup{epSG},
+			PrivateDnsEnabled: jsii.Bool(true),
+			Open:              jsii.Bool(false),
+		})
+		// The endpoint carries only the forwarder's own continuation messages.
+		endpoint.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:        jsii.String("QueueContinuationMessages"),
+			Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions:    jsii.Strings("sqs:SendMessage"),
+			Resources:  &[]*string{s.Queue.QueueArn()},
+		}))
+	}
+
 	// Role: a scoped inline policy instead of the AWS managed policies.
 	s.Role = awsiam.NewRole(stack, jsii.String("FunctionRole"), &awsiam.RoleProps{
 		RoleName:    jsii.String(cfg.FunctionRoleName),
@@ -268,6 +303,14 @@ func NewForwarderStack(scope constructs.Construct, id string, props *ForwarderSt
 		}))
 	}
 
+	if cfg.Resume {
+		s.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("QueueContinuationMessages"),
+			Actions:   jsii.Strings("sqs:SendMessage"),
+			Resources: &[]*string{s.Queue.QueueArn()},
+		}))
+	}
+
 	// Function, its log group and the SQS event source.
 	logGroup := awslogs.NewLogGroup(stack, jsii.String("FunctionLogGroup"), &awslogs.LogGroupProps{
 		Retention:     retention(cfg.LogRetentionDays),
@@ -278,6 +321,9 @@ func NewForwarderStack(scope constructs.Construct, id string, props *ForwarderSt
 	envp := make(map[string]*string, len(env))
 	for k, v := range env {
 		envp[k] = jsii.String(v)
+	}
+	if cfg.Resume {
+		envp["QUEUE_URL"] = s.Queue.QueueUrl()
 	}
 	s.Function = awslambda.NewFunction(stack, jsii.String("Function"), &awslambda.FunctionProps{
 		Description:  jsii.String("Forwards VPC Flow Logs from S3 to the flow processor as IPFIX over UDP"),

@@ -49,6 +49,7 @@ var scenarios = map[string]map[string]any{
 		"assumeRoleArn", "arn:aws:iam::210987654321:role/vpcflow-ipfix-reader", "externalId", "vpcflow-ipfix-123456789012",
 		"readerRoleStack", "true", "forwarderAccount", "123456789012",
 		"functionRoleName", "vpcflow-ipfix-forwarder-central",
+		"resume", "false",
 	),
 }
 
@@ -406,7 +407,8 @@ func TestFunction(t *testing.T) {
 				"COLLECTOR_HOST", "10.20.30.40", "COLLECTOR_PORT", "2055", "EPS_LIMIT", "5000", "MAX_CONCURRENCY", "2",
 				"FILE_PATTERN", `\.log\.gz$`, "OBSERVATION_DOMAIN_ID", "1", "TEMPLATE_REFRESH_SECONDS", "60",
 				"MAX_DATAGRAM_BYTES", "1400", "ENTERPRISE_NUMBER", "0", "PREFER_PACKET_ADDRESSES", "true",
-				"DEADLINE_MARGIN_SECONDS", "10", "LOG_LEVEL", "info",
+				"DEADLINE_MARGIN_SECONDS", "10", "LOG_LEVEL", "info", "DOMAIN_PER_INSTANCE", "true",
+				"QUEUE_URL", obj("Ref", "Queue4A7E3555"),
 				"ASSUME_ROLE_ARN", assertions.Match_Absent(), "S3_ENDPOINT_URL", assertions.Match_Absent())),
 		))
 	})
@@ -443,10 +445,19 @@ func TestFunction(t *testing.T) {
 func TestNetwork(t *testing.T) {
 	tp := tmpl(t, "Default")
 	sgs := resources(t, "Default", "AWS::EC2::SecurityGroup")
-	if len(sgs) != 1 {
-		t.Fatalf("want one security group, got %d", len(sgs))
+	if len(sgs) != 2 {
+		t.Fatalf("want two security groups (function, SQS endpoint), got %d", len(sgs))
 	}
-	props := sgs[0]["Properties"].(map[string]any)
+	var props map[string]any
+	for _, sg := range sgs {
+		p := sg["Properties"].(map[string]any)
+		if strings.Contains(js(p["GroupDescription"]), "forwarder: IPFIX") {
+			props = p
+		}
+	}
+	if props == nil {
+		t.Fatalf("no function security group: %s", js(sgs))
+	}
 	egress, _ := props["SecurityGroupEgress"].([]any)
 	if props["SecurityGroupIngress"] != nil {
 		t.Errorf("ingress rules: %v", props["SecurityGroupIngress"])
@@ -458,8 +469,8 @@ func TestNetwork(t *testing.T) {
 	for _, e := range resources(t, "Default", "AWS::EC2::SecurityGroupEgress") {
 		rules = append(rules, js(e["Properties"]))
 	}
-	if len(rules) != 2 {
-		t.Errorf("want exactly 2 egress rules (no default egress), got %d: %v", len(rules), rules)
+	if len(rules) != 3 {
+		t.Errorf("want exactly 3 egress rules (collector, S3, SQS endpoint; no default egress), got %d: %v", len(rules), rules)
 	}
 	all := strings.Join(rules, "\n")
 	for _, want := range []string{
@@ -478,11 +489,40 @@ func TestNetwork(t *testing.T) {
 			"VpcEndpointType", "Gateway", "VpcId", "vpc-0123456789abcdef0",
 			"RouteTableIds", []any{"rtb-0123456789abcdef0", "rtb-0fedcba9876543210"}))
 	})
-	ep := resources(t, "Default", "AWS::EC2::VPCEndpoint")
-	if len(ep) != 1 || !strings.Contains(js(ep[0]), `"Resource":"`+accountObjects+`"`) || !strings.Contains(js(ep[0]), `.s3`) {
-		t.Errorf("endpoint policy not limited to the flow log objects: %s", js(ep))
+	var gateway, sqs []map[string]any
+	for _, e := range resources(t, "Default", "AWS::EC2::VPCEndpoint") {
+		if strings.Contains(js(e), `"Interface"`) {
+			sqs = append(sqs, e)
+		} else {
+			gateway = append(gateway, e)
+		}
 	}
-	check(t, "options: no endpoint", func() { tmpl(t, "Options").ResourceCountIs(jsii.String("AWS::EC2::VPCEndpoint"), jsii.Number(0)) })
+	if len(gateway) != 1 || !strings.Contains(js(gateway[0]), `"Resource":"`+accountObjects+`"`) || !strings.Contains(js(gateway[0]), `.s3`) {
+		t.Errorf("endpoint policy not limited to the flow log objects: %s", js(gateway))
+	}
+	// Resuming large objects: an SQS interface endpoint in the function's subnets, with
+	// private DNS, its own security group open to the function only, and a policy that
+	// carries only SendMessage to this queue.
+	if len(sqs) != 1 {
+		t.Fatalf("want one SQS interface endpoint, got %d", len(sqs))
+	}
+	for _, want := range []string{`"PrivateDnsEnabled":true`, `com.amazonaws.`, `.sqs"`, `"Action":"sqs:SendMessage"`,
+		`"SubnetIds":["subnet-0123456789abcdef0","subnet-0fedcba9876543210"]`} {
+		if !strings.Contains(js(sqs[0]), want) {
+			t.Errorf("SQS endpoint lacks %s: %s", want, js(sqs[0]))
+		}
+	}
+	ingress := resources(t, "Default", "AWS::EC2::SecurityGroupIngress")
+	if len(ingress) != 1 || !strings.Contains(js(ingress[0]), `"SourceSecurityGroupId":"${FunctionSecurityGroup`) || !strings.Contains(js(ingress[0]), `"FromPort":443`) {
+		t.Errorf("SQS endpoint ingress: %s", js(ingress))
+	}
+	check(t, "resume off: no SQS endpoint, no QUEUE_URL", func() {
+		tmpl(t, "Central").ResourcePropertiesCountIs(jsii.String("AWS::EC2::VPCEndpoint"), like("VpcEndpointType", "Interface"), jsii.Number(0))
+		tmpl(t, "Central").HasResourceProperties(jsii.String("AWS::Lambda::Function"), like("Environment", like("Variables", like("QUEUE_URL", assertions.Match_Absent()))))
+	})
+	check(t, "options: no S3 gateway endpoint", func() {
+		tmpl(t, "Options").ResourcePropertiesCountIs(jsii.String("AWS::EC2::VPCEndpoint"), like("VpcEndpointType", "Gateway"), jsii.Number(0))
+	})
 	var opt []string
 	for _, sg := range resources(t, "Options", "AWS::EC2::SecurityGroup") {
 		opt = append(opt, js(sg))
@@ -531,6 +571,7 @@ func TestIAM(t *testing.T) {
 		`"ec2:CreateNetworkInterface"`, `"ec2:DeleteNetworkInterface"`,
 		`"Resource":"arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:network-interface/*"`,
 		`"logs:PutLogEvents"`, `"sqs:ReceiveMessage"`,
+		`{"Action":"sqs:SendMessage","Effect":"Allow","Resource":"${Queue4A7E3555.Arn}"`,
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("Default policy lacks %s:\n%s", want, doc)
