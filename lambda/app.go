@@ -172,6 +172,9 @@ func (a *app) handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventRe
 func (a *app) handleOne(ctx context.Context, m events.SQSMessage, counts *metrics.Counts) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			// Records of the failed message waiting in a half-built datagram must not go
+			// out with the next message's.
+			a.exporter.Discard()
 			err = fmt.Errorf("internal error: %v\n%s", r, debug.Stack())
 		}
 	}()
