@@ -34,9 +34,14 @@ fuzz:
 demo:
 	bash scripts/demo.sh
 
-## bench: benchmarks with allocations per operation
+## bench: benchmarks with allocations per operation, then the harness (bench/): end to end
+## against gzip -dc, peak RSS, cold start, pacing precision; prints one table. The objects
+## are generated once into BENCH_DIR. BENCH_FLAGS=-quick for a shorter run.
+BENCH_DIR   ?= $(HOME)/.cache/vpcflow-bench
+BENCH_FLAGS ?=
 bench:
 	go test -run='^$$' -bench=. -benchmem ./pkg/...
+	go run ./bench -dir $(BENCH_DIR) $(BENCH_FLAGS)
 
 clean:
 	rm -rf dist cdk.out

@@ -56,6 +56,7 @@ func BenchmarkPipeline(b *testing.B) {
 			b.Fatal(err)
 		}
 		res, err := fw.Forward(ctx, rc, "bench", forwarder.Job{})
+		rc.Close()
 		if err != nil || res.Sent != records {
 			b.Fatalf("sent %d: %v", res.Sent, err)
 		}

@@ -112,7 +112,9 @@ func OpenFile(path string) (io.ReadCloser, Info, error) {
 }
 
 // Decompress returns a reader of body's text: gunzipped when body starts with the gzip
-// magic bytes (1f 8b), as is otherwise. Closing the result closes body.
+// magic bytes (1f 8b), as is otherwise. Gunzip runs ahead in its own goroutine (see
+// readahead.go); the result is for one goroutine, and it must be closed, which stops
+// that goroutine and closes body.
 func Decompress(body io.ReadCloser) (io.ReadCloser, bool, error) {
 	br := bufio.NewReaderSize(body, 64<<10)
 	magic, err := br.Peek(2)
@@ -126,7 +128,7 @@ func Decompress(body io.ReadCloser) (io.ReadCloser, bool, error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	return readCloser{Reader: gzipErrors{zr}, closer: multiCloser{zr, body}}, true, nil
+	return newReadAhead(gzipErrors{zr}, body, zr), true, nil
 }
 
 type readCloser struct {
@@ -135,16 +137,6 @@ type readCloser struct {
 }
 
 func (r readCloser) Close() error { return r.closer.Close() }
-
-type multiCloser []io.Closer
-
-func (m multiCloser) Close() error {
-	var errs []error
-	for _, c := range m {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
-}
 
 // gzipErrors marks decompression failures as ErrCorrupt so callers can say why an
 // object failed (a truncated upload, a bad checksum) rather than a bare "unexpected EOF".
