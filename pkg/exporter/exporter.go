@@ -98,6 +98,11 @@ type sessioner interface{ Session() uint64 }
 // send hands b to the sender and notices a change of transport session.
 func (e *Exporter) send(ctx context.Context, b []byte) error {
 	if err := e.sender.Send(ctx, b); err != nil {
+		// A failed send means the collector may have been down: the template messages
+		// sent just before (which the kernel took, and which were then refused) may never
+		// have arrived, and on UDP nothing tells us. Announce the templates again before
+		// the next data, or a restarted collector drops every record until the refresh.
+		e.newSession = true
 		return err
 	}
 	if s, ok := e.sender.(sessioner); ok {

@@ -352,3 +352,33 @@ func TestDiscard(t *testing.T) {
 		t.Fatalf("after Discard: flows %+v, sequence %d", d.Flows, e.Sequence())
 	}
 }
+
+// TestTemplatesAgainAfterSendFailure: a collector that was down may have lost the
+// templates the kernel accepted; the next data must follow fresh templates.
+func TestTemplatesAgainAfterSendFailure(t *testing.T) {
+	s := &fakeSender{}
+	e, _ := exporter.New(s, nil, exporter.Options{})
+	ctx := context.Background()
+	add := func() error {
+		f := flow(1)
+		if err := e.Add(ctx, 0, &f); err != nil {
+			return err
+		}
+		return e.Flush(ctx)
+	}
+	if err := add(); err != nil {
+		t.Fatal(err)
+	}
+	s.fail = 1
+	if err := add(); err == nil {
+		t.Fatal("send failure hidden")
+	}
+	s.got = nil // what the restarted collector sees from here on
+	if err := add(); err != nil {
+		t.Fatal(err)
+	}
+	d := decodeAll(t, s.got) // fails on data without a template
+	if len(d.Flows) != 1 || d.Messages[0].Templates == 0 {
+		t.Fatalf("after the failure: %+v", d.Messages)
+	}
+}
