@@ -6,7 +6,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CGO_ENABLED ?= 0
 FUZZTIME ?= 10s
 
-.PHONY: build test vet fuzz demo bench clean cdk-cli synth deploy
+.PHONY: build test vet fuzz demo bench clean e2e cdk-cli synth deploy
 
 ## build: the Lambda binary, dist/bootstrap (linux/arm64, provided.al2023)
 build:
@@ -30,17 +30,28 @@ fuzz:
 	go test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./pkg/notify
 	go test -run='^$$' -fuzz='^FuzzRoundTrip$$' -fuzztime=$(FUZZTIME) ./pkg/ipfix
 
+## e2e: end-to-end tests on real local components: the bootstrap under the Lambda runtime
+## interface emulator, versitygw (S3), goflow2 (collector), the SQS event source played
+## by the harness; all on 127.0.0.1 (e2e/README.md)
+e2e:
+	bash e2e/run.sh
+
 ## demo: replay the sample objects through the real pipeline to the debug collector
 demo:
 	bash scripts/demo.sh
 
-## bench: benchmarks with allocations per operation, then the harness (bench/): end to end
-## against gzip -dc, peak RSS, cold start, pacing precision; prints one table. The objects
-## are generated once into BENCH_DIR. BENCH_FLAGS=-quick for a shorter run.
+## bench: benchmarks with allocations per operation, the encoding comparison with
+## vmware/go-ipfix (bench/goipfixcmp, a nested module: go-ipfix stays out of go.mod), then
+## the harness (bench/): end to end against gzip -dc, peak RSS, cold start, go-ipfix
+## ratio, pacing precision; prints one table. The objects are generated once into
+## BENCH_DIR. BENCH_FLAGS=-quick for a shorter run. The comparison needs the nested
+## module's own downloads (cd bench/goipfixcmp && go mod download); without them its line
+## fails, make goes on ("-"), and the harness reports the row NOT RUN with the reason.
 BENCH_DIR   ?= $(HOME)/.cache/vpcflow-bench
 BENCH_FLAGS ?=
 bench:
 	go test -run='^$$' -bench=. -benchmem ./pkg/...
+	-cd bench/goipfixcmp && go test -run='^$$' -bench=. -benchmem
 	go run ./bench -dir $(BENCH_DIR) $(BENCH_FLAGS)
 
 clean:

@@ -35,6 +35,10 @@ type Server struct {
 	nextID atomic.Uint64
 	// Fail, when set, makes every SendMessage fail with an internal error.
 	Fail atomic.Bool
+	// Deliver, when set before the first request, receives each sent message instead of
+	// the server keeping it, and returns its message id: the end-to-end harness hands
+	// continuation messages to its simulated queue this way.
+	Deliver func(queueURL, body string) (id string)
 }
 
 // New starts a server on 127.0.0.1 with the given queue names. Close it when done.
@@ -123,10 +127,15 @@ func (s *Server) sendMessage(w http.ResponseWriter, body []byte) {
 		writeError(w, http.StatusBadRequest, "InvalidParameterValue", "message body must be 1 byte to 256 KiB")
 		return
 	}
-	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", s.nextID.Add(1))
-	s.mu.Lock()
-	s.sent = append(s.sent, Message{ID: id, QueueURL: in.QueueUrl, Body: in.MessageBody})
-	s.mu.Unlock()
+	var id string
+	if s.Deliver != nil {
+		id = s.Deliver(in.QueueUrl, in.MessageBody)
+	} else {
+		id = fmt.Sprintf("00000000-0000-4000-8000-%012d", s.nextID.Add(1))
+		s.mu.Lock()
+		s.sent = append(s.sent, Message{ID: id, QueueURL: in.QueueUrl, Body: in.MessageBody})
+		s.mu.Unlock()
+	}
 	sum := md5.Sum([]byte(in.MessageBody))
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	json.NewEncoder(w).Encode(map[string]string{"MessageId": id, "MD5OfMessageBody": hex.EncodeToString(sum[:])})
