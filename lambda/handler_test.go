@@ -66,9 +66,14 @@ func s3Body(key string, size int) string {
 	return fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventTime":"2026-12-03T16:10:00.000Z","eventName":"ObjectCreated:Put","s3":{"s3SchemaVersion":"1.0","bucket":{"name":%q,"arn":"arn:aws:s3:::%s"},"object":{"key":%q,"size":%d,"eTag":"0123456789abcdef0123456789abcdef","sequencer":"0061A1B2C3D4E5F6A7"}}}]}`, bucket, bucket, enc, size)
 }
 
-func testApp(t *testing.T, client *s3.Client, collector string) (*app, *bytes.Buffer, *bytes.Buffer) {
+// testApp builds the app as the Lambda cold start does, from environment variables:
+// unpaced, domain 77, collector on 127.0.0.1; extra variables are added or override.
+func testApp(t *testing.T, client *s3.Client, collector string, extra ...string) (*app, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
 	env := map[string]string{"COLLECTOR_HOST": "127.0.0.1", "COLLECTOR_PORT": collector, "EPS_LIMIT": "0", "DOMAIN_PER_INSTANCE": "false", "OBSERVATION_DOMAIN_ID": "77"}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
+	}
 	cfg, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -39,22 +38,9 @@ func TestHandlerResumesThroughTheQueue(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 	t.Setenv("AWS_REGION", "us-east-1")
-	env := map[string]string{
-		"COLLECTOR_HOST": "127.0.0.1", "COLLECTOR_PORT": fmt.Sprint(capture.Addr().Port()),
-		"EPS_LIMIT": "600", "MAX_CONCURRENCY": "1", "DOMAIN_PER_INSTANCE": "false",
-		"DEADLINE_MARGIN_SECONDS": "1",
-		"QUEUE_URL":               queue.QueueURL("flowlogs"), "SQS_ENDPOINT_URL": queue.URL(),
-	}
-	cfg, err := loadConfig(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs, metricsOut bytes.Buffer
-	a, err := newApp(context.Background(), cfg, slog.New(slog.NewJSONHandler(&logs, nil)), &metricsOut, "test-fn", client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.sender.Close()
+	a, logs, metricsOut := testApp(t, client, fmt.Sprint(capture.Addr().Port()),
+		"EPS_LIMIT", "600", "MAX_CONCURRENCY", "1", "DEADLINE_MARGIN_SECONDS", "1",
+		"QUEUE_URL", queue.QueueURL("flowlogs"), "SQS_ENDPOINT_URL", queue.URL())
 
 	body := s3Body(key, gz.Len())
 	invocations := 0

@@ -153,6 +153,15 @@ func TestSequenceTemplatesAndSize(t *testing.T) {
 	}
 }
 
+// sendOne sends one flow in a message of its own.
+func sendOne(ctx context.Context, e *exporter.Exporter) error {
+	f := flow(1)
+	if err := e.Add(ctx, 0, &f); err != nil {
+		return err
+	}
+	return e.Flush(ctx)
+}
+
 func TestTemplateRefresh(t *testing.T) {
 	s := &fakeSender{}
 	clock := &fakeClock{time.Unix(1796313900, 0)}
@@ -162,11 +171,7 @@ func TestTemplateRefresh(t *testing.T) {
 	}
 	ctx := context.Background()
 	send := func() {
-		f := flow(1)
-		if err := e.Add(ctx, 0, &f); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Flush(ctx); err != nil {
+		if err := sendOne(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -299,11 +304,7 @@ func TestNewTransportSessionGetsTemplates(t *testing.T) {
 	}
 	ctx := context.Background()
 	send := func() {
-		f := flow(1)
-		if err := e.Add(ctx, 0, &f); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Flush(ctx); err != nil {
+		if err := sendOne(ctx, e); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -359,13 +360,7 @@ func TestTemplatesAgainAfterSendFailure(t *testing.T) {
 	s := &fakeSender{}
 	e, _ := exporter.New(s, nil, exporter.Options{})
 	ctx := context.Background()
-	add := func() error {
-		f := flow(1)
-		if err := e.Add(ctx, 0, &f); err != nil {
-			return err
-		}
-		return e.Flush(ctx)
-	}
+	add := func() error { return sendOne(ctx, e) }
 	if err := add(); err != nil {
 		t.Fatal(err)
 	}
