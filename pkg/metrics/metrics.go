@@ -78,18 +78,22 @@ var definitions = []metricDef{
 	{"Malformed", "Count"}, {"Datagrams", "Count"}, {"Bytes", "Bytes"},
 	{"SendErrors", "Count"}, {"PacingWait", "Milliseconds"}, {"Lag", "Seconds"},
 	{"ResumedObjects", "Count"}, {"RestartedObjects", "Count"}, {"SkippedOnResume", "Count"},
-	{"Continuations", "Count"}, {"PartsPerObject", "Count"},
+	{"Continuations", "Count"},
 }
 
 // WriteEMF writes c as one EMF JSON line with the dimension FunctionName.
 func WriteEMF(w io.Writer, c Counts, functionName string, now time.Time) error {
+	defs := definitions
+	if len(c.PartsPerObject) > 0 {
+		defs = append(defs[:len(defs):len(defs)], metricDef{"PartsPerObject", "Count"})
+	}
 	doc := map[string]any{
 		"_aws": map[string]any{
 			"Timestamp": now.UnixMilli(),
 			"CloudWatchMetrics": []any{map[string]any{
 				"Namespace":  Namespace,
 				"Dimensions": [][]string{{"FunctionName"}},
-				"Metrics":    definitions,
+				"Metrics":    defs,
 			}},
 		},
 		"FunctionName":     functionName,
@@ -112,9 +116,12 @@ func WriteEMF(w io.Writer, c Counts, functionName string, now time.Time) error {
 		"RestartedObjects": c.RestartedObjects,
 		"SkippedOnResume":  c.SkippedOnResume,
 		"Continuations":    c.Continuations,
+	}
+	if len(c.PartsPerObject) > 0 {
 		// EMF takes an array: one value per finished object, so CloudWatch gives the
-		// average and maximum parts per object.
-		"PartsPerObject": parts(c.PartsPerObject),
+		// average and maximum parts per object. Declared only with values: an empty
+		// array is not a value.
+		doc["PartsPerObject"] = c.PartsPerObject
 	}
 	line, err := json.Marshal(doc)
 	if err != nil {
@@ -122,12 +129,4 @@ func WriteEMF(w io.Writer, c Counts, functionName string, now time.Time) error {
 	}
 	_, err = w.Write(append(line, '\n'))
 	return err
-}
-
-// parts is never empty: a declared metric without a value is dropped by CloudWatch.
-func parts(p []int) []int {
-	if len(p) == 0 {
-		return []int{}
-	}
-	return p
 }

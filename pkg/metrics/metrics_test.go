@@ -55,3 +55,27 @@ func TestWriteEMF(t *testing.T) {
 		}
 	}
 }
+
+func TestPartsPerObjectOnlyWithValues(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		parts []int
+		want  string
+	}{
+		{"none finished", nil, ""},
+		{"two finished", []int{1, 4}, "[1,4]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := metrics.WriteEMF(&b, metrics.Counts{PartsPerObject: tc.parts}, "fn", time.Unix(0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]json.RawMessage
+			json.Unmarshal(b.Bytes(), &doc)
+			declared := bytes.Contains(doc["_aws"], []byte(`"PartsPerObject"`))
+			if got := string(doc["PartsPerObject"]); got != tc.want || declared != (tc.want != "") {
+				t.Errorf("PartsPerObject %q, declared %v: %s", got, declared, b.String())
+			}
+		})
+	}
+}
