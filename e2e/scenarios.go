@@ -135,10 +135,7 @@ func scenarioFormats(ctx context.Context, h *Harness, t *T) {
 			t.Errorf("metrics %s = %d, want %d", name, got, n)
 		}
 	}
-	packets := collectorHealth(ctx, t, s.collector)
-	if dg := es.Sum("Datagrams"); dg != packets {
-		t.Errorf("metrics Datagrams = %d, goflow2 received %d datagrams", dg, packets)
-	}
+	checkDatagrams(ctx, t, s, es)
 	for _, f := range flows {
 		if f.Domain>>16 != 7 {
 			t.Errorf("observation domain %#x: want OBSERVATION_DOMAIN_ID 7 in the high 16 bits", f.Domain)
@@ -657,10 +654,7 @@ func scenarioDeadline(ctx context.Context, h *Harness, t *T) {
 	// datagram would not decode) and the small object, nothing else.
 	d := expectExactlyOnce(t, "records at goflow2", flows, want)
 	t.Logf("%s", d)
-	packets := collectorHealth(ctx, t, s.collector)
-	if dg := es.Sum("Datagrams"); dg != packets {
-		t.Errorf("metrics Datagrams = %d, goflow2 received %d datagrams", dg, packets)
-	}
+	checkDatagrams(ctx, t, s, es)
 }
 
 // resume (issue 5). With QUEUE_URL set, as the stack deploys the function: a 10 s
@@ -721,10 +715,7 @@ func scenarioResume(ctx context.Context, h *Harness, t *T) {
 	if n := fn.ColdStarts(); n != 1 {
 		t.Errorf("%d cold starts, want 1", n)
 	}
-	packets := collectorHealth(ctx, t, s.collector)
-	if dg := es.Sum("Datagrams"); dg != packets {
-		t.Errorf("metrics Datagrams = %d, goflow2 received %d datagrams", dg, packets)
-	}
+	checkDatagrams(ctx, t, s, es)
 }
 
 // resume-poison (issue 5). A truncated object with QUEUE_URL set: the first attempt sends
@@ -782,4 +773,13 @@ func scenarioResumePoison(ctx context.Context, h *Harness, t *T) {
 	}
 	t.Logf("readable records: %s", d)
 	collectorHealth(ctx, t, s.collector)
+}
+
+// checkDatagrams checks the collector's health and that the function's Datagrams metric
+// equals the datagrams goflow2 received: nothing lost on the way, nothing miscounted.
+func checkDatagrams(ctx context.Context, t *T, s *setup, es *EventSource) {
+	packets := collectorHealth(ctx, t, s.collector)
+	if dg := es.Sum("Datagrams"); dg != packets {
+		t.Errorf("metrics Datagrams = %d, goflow2 received %d datagrams", dg, packets)
+	}
 }
