@@ -26,6 +26,7 @@ func scenarios() []scenario {
 		{"resume", 150 * time.Second, scenarioResume},
 		{"resume-poison", 60 * time.Second, scenarioResumePoison},
 		{"8-goflow2-25k", 90 * time.Second, scenarioReplay25k},
+		{"9-nfdump", 90 * time.Second, scenarioNfdump},
 	}
 }
 

@@ -25,6 +25,8 @@ type Tools struct {
 	RIE       string // aws-lambda-rie
 	Versitygw string
 	Goflow2   string
+	NFCapd    string // nfdump's collector (Debian nfdump), a second independent reader
+	NFDump    string
 }
 
 // findTools looks in binDir first, then on PATH, and says which tool is missing.
@@ -48,6 +50,8 @@ func findTools(binDir, bootstrap string) (Tools, error) {
 	find("aws-lambda-rie", &t.RIE)
 	find("versitygw", &t.Versitygw)
 	find("goflow2", &t.Goflow2)
+	find("nfcapd", &t.NFCapd)
+	find("nfdump", &t.NFDump)
 	if st, err := os.Stat(bootstrap); err != nil || !st.Mode().IsRegular() {
 		missing = append(missing, "bootstrap ("+bootstrap+")")
 	}
